@@ -1,0 +1,1 @@
+"""Anomaly detection and forecasting: pure models, plus the service that feeds them."""

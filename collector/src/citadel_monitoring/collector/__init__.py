@@ -1,0 +1,1 @@
+"""The AI-model-host collector: sources (NVML, model-server probes, logs) and their exposition."""
