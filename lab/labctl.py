@@ -35,6 +35,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -44,8 +45,15 @@ SUITE = "bookworm"
 MIRROR = os.environ.get("CITADEL_LAB_MIRROR", "http://deb.debian.org/debian")
 SECURITY_MIRROR = os.environ.get("CITADEL_LAB_SECURITY_MIRROR", "http://deb.debian.org/debian-security")
 PACKAGES = [
-    "systemd", "systemd-sysv", "dbus", "openssh-server", "python3", "python3-apt",
-    "iproute2", "ca-certificates", "procps",
+    "systemd",
+    "systemd-sysv",
+    "dbus",
+    "openssh-server",
+    "python3",
+    "python3-apt",
+    "iproute2",
+    "ca-certificates",
+    "procps",
 ]
 # The hosts whose addresses lab hosts may reach through NAT (besides DNS): the package registries.
 EGRESS_HOSTS = ["deb.debian.org", "security.debian.org", "pypi.org", "files.pythonhosted.org"]
@@ -73,6 +81,7 @@ class LabError(Exception):
 
 # --- records ------------------------------------------------------------------------------------
 
+
 @dataclass
 class HostRecord:
     name: str
@@ -80,8 +89,8 @@ class HostRecord:
     groups: list[str] = field(default_factory=list)
     netns: str = ""
     veth: str = ""
-    root: str = ""        # host directory: upper/, work/, merged/, console.log
-    pid: int = 0          # systemd-nspawn's pid
+    root: str = ""  # host directory: upper/, work/, merged/, console.log
+    pid: int = 0  # systemd-nspawn's pid
     started: float = 0.0  # its start time in clock ticks since boot (guards against pid reuse)
 
     @property
@@ -127,6 +136,7 @@ def short_id(*parts: str) -> str:
 
 
 # --- small process helpers ----------------------------------------------------------------------
+
 
 def run(cmd: list[str], check: bool = True, quiet: bool = False, **kw) -> subprocess.CompletedProcess:
     res = subprocess.run(cmd, text=True, capture_output=True, **kw)
@@ -174,6 +184,7 @@ def netns_pids(name: str) -> list[int]:
 
 # --- root file system ---------------------------------------------------------------------------
 
+
 def rootfs_key() -> str:
     return short_id(SUITE, MIRROR, SECURITY_MIRROR, *PACKAGES, "v3")
 
@@ -194,9 +205,7 @@ def build_rootfs() -> Path:
     run(["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}", SUITE, str(work), MIRROR])
     etc = work / "etc"
     (etc / "apt" / "sources.list").write_text(
-        f"deb {MIRROR} {SUITE} main\n"
-        f"deb {MIRROR} {SUITE}-updates main\n"
-        f"deb {SECURITY_MIRROR} {SUITE}-security main\n"
+        f"deb {MIRROR} {SUITE} main\ndeb {MIRROR} {SUITE}-updates main\ndeb {SECURITY_MIRROR} {SUITE}-security main\n"
     )
     # Per-host identity is made at host creation: no shared host keys or machine-id in the image.
     for key in (etc / "ssh").glob("ssh_host_*"):
@@ -205,8 +214,13 @@ def build_rootfs() -> Path:
     with contextlib.suppress(FileNotFoundError):
         (work / "var" / "lib" / "dbus" / "machine-id").unlink()
     # Units that cannot work in a container, or that only slow the boot down.
-    for unit in ("systemd-timesyncd.service", "apt-daily.timer", "apt-daily-upgrade.timer",
-                 "e2scrub_reap.service", "systemd-networkd-wait-online.service"):
+    for unit in (
+        "systemd-timesyncd.service",
+        "apt-daily.timer",
+        "apt-daily-upgrade.timer",
+        "e2scrub_reap.service",
+        "systemd-networkd-wait-online.service",
+    ):
         mask = etc / "systemd" / "system" / unit
         if not mask.exists():
             mask.symlink_to("/dev/null")
@@ -242,6 +256,7 @@ def ensure_base() -> Path:
 
 # --- shared network pieces: bridge and nft table --------------------------------------------------
 
+
 def resolvers() -> list[str]:
     out = []
     for line in Path("/etc/resolv.conf").read_text().splitlines():
@@ -273,7 +288,9 @@ def nft_ruleset() -> str:
         f'    oifname "{BRIDGE}" ct state established,related accept',
     ]
     if dns:
-        lines.append(f'    iifname "{BRIDGE}" ip daddr {{ {", ".join(dns)} }} meta l4proto {{ tcp, udp }} th dport 53 accept')
+        lines.append(
+            f'    iifname "{BRIDGE}" ip daddr {{ {", ".join(dns)} }} meta l4proto {{ tcp, udp }} th dport 53 accept'
+        )
     if mirrors:
         lines.append(f'    iifname "{BRIDGE}" ip daddr {{ {", ".join(mirrors)} }} tcp dport {{ 80, 443 }} accept')
     lines += [
@@ -282,7 +299,7 @@ def nft_ruleset() -> str:
         "  }",
         "  chain postrouting {",
         "    type nat hook postrouting priority srcnat; policy accept;",
-        f'    ip saddr {SUBNET} ip daddr != {SUBNET} masquerade',
+        f"    ip saddr {SUBNET} ip daddr != {SUBNET} masquerade",
         "  }",
         "}",
     ]
@@ -319,6 +336,7 @@ def remove_shared() -> None:
 
 # --- one host -----------------------------------------------------------------------------------
 
+
 def ensure_key() -> str:
     if not KEY_FILE.exists():
         KEY_FILE.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -349,7 +367,7 @@ def write_identity(host: HostRecord, lab: LabRecord, pubkey: str) -> tuple[str, 
     ssh = root / "root" / ".ssh"
     ssh.mkdir(mode=0o700, exist_ok=True)
     (ssh / "authorized_keys").write_text(pubkey)
-    os.chmod(ssh / "authorized_keys", 0o600)
+    (ssh / "authorized_keys").chmod(0o600)
     key = etc / "ssh" / "ssh_host_ed25519_key"
     run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"root@{host.name}", "-f", str(key)])
     keytype, keydata = key.with_suffix(".pub").read_text().split()[0:2]
@@ -360,29 +378,53 @@ def create_host(lab: LabRecord, host: HostRecord, base: Path, pubkey: str) -> st
     hdir = Path(host.root)
     for sub in ("upper", "work", "merged"):
         (hdir / sub).mkdir(parents=True, exist_ok=True)
-    run(["mount", "-t", "overlay", "overlay", "-o",
-         f"lowerdir={base},upperdir={hdir / 'upper'},workdir={hdir / 'work'}", str(host.merged)])
+    run(
+        [
+            "mount",
+            "-t",
+            "overlay",
+            "overlay",
+            "-o",
+            f"lowerdir={base},upperdir={hdir / 'upper'},workdir={hdir / 'work'}",
+            str(host.merged),
+        ]
+    )
     keytype, keydata = write_identity(host, lab, pubkey)
 
     run(["ip", "netns", "add", host.netns])
     # A MAC derived from the address: a re-created host keeps it, so no neighbour cache (the
     # controller's or another host's) holds a stale entry that would stall traffic for a minute.
     mac = "02:77:" + ":".join(f"{b:02x}" for b in ipaddress.ip_address(host.address).packed)
-    run(["ip", "link", "add", host.veth, "type", "veth", "peer", "name", "eth0", "netns", host.netns,
-         "address", mac])
+    run(["ip", "link", "add", host.veth, "type", "veth", "peer", "name", "eth0", "netns", host.netns, "address", mac])
     run(["ip", "link", "set", host.veth, "master", BRIDGE, "up"])
     run(["ip", "-n", host.netns, "link", "set", "lo", "up"])
     run(["ip", "-n", host.netns, "addr", "add", f"{host.address}/{SUBNET.prefixlen}", "dev", "eth0"])
     run(["ip", "-n", host.netns, "link", "set", "eth0", "up"])
     run(["ip", "-n", host.netns, "route", "add", "default", "via", str(GATEWAY)])
 
-    console = open(hdir / "console.log", "ab")
+    console = open(hdir / "console.log", "ab")  # noqa: SIM115 - handed to the long-lived child
     proc = subprocess.Popen(
-        ["systemd-nspawn", "--quiet", "-b", "-D", str(host.merged), f"--machine={host.name}",
-         "--register=no", "--keep-unit", f"--network-namespace-path=/run/netns/{host.netns}",
-         "--resolv-conf=off", "--timezone=off", "--link-journal=no", "--console=read-only"],
-        stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT, start_new_session=True,
+        [
+            "systemd-nspawn",
+            "--quiet",
+            "-b",
+            "-D",
+            str(host.merged),
+            f"--machine={host.name}",
+            "--register=no",
+            "--keep-unit",
+            f"--network-namespace-path=/run/netns/{host.netns}",
+            "--resolv-conf=off",
+            "--timezone=off",
+            "--link-journal=no",
+            "--console=read-only",
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=console,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
+    console.close()  # the child keeps its own descriptor
     host.pid = proc.pid
     host.started = proc_start_time(proc.pid)
     lab.save()
@@ -434,9 +476,21 @@ def remove_host(host: HostRecord, graceful: bool = False) -> None:
 
 
 def ssh_args(lab: str) -> list[str]:
-    return ["ssh", "-i", str(KEY_FILE), "-o", "BatchMode=yes", "-o", "ConnectTimeout=2",
-            "-o", f"UserKnownHostsFile={lab_dir(lab) / 'known_hosts'}", "-o", "StrictHostKeyChecking=yes",
-            "-o", "LogLevel=ERROR"]
+    return [
+        "ssh",
+        "-i",
+        str(KEY_FILE),
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "ConnectTimeout=2",
+        "-o",
+        f"UserKnownHostsFile={lab_dir(lab) / 'known_hosts'}",
+        "-o",
+        "StrictHostKeyChecking=yes",
+        "-o",
+        "LogLevel=ERROR",
+    ]
 
 
 def wait_booted(lab: LabRecord, host: HostRecord, deadline: float) -> str:
@@ -446,8 +500,12 @@ def wait_booted(lab: LabRecord, host: HostRecord, deadline: float) -> str:
         if not alive(host):
             tail = (Path(host.root) / "console.log").read_text(errors="replace")[-2000:]
             raise LabError(f"host {host.name}: systemd-nspawn exited during boot; console:\n{tail}")
-        res = run(ssh_args(lab.name) + [f"root@{host.address}", "systemctl", "is-system-running", "--wait"],
-                  check=False, quiet=True, timeout=60)
+        res = run(
+            [*ssh_args(lab.name), f"root@{host.address}", "systemctl", "is-system-running", "--wait"],
+            check=False,
+            quiet=True,
+            timeout=60,
+        )
         state = res.stdout.strip()
         if state in ("running", "degraded"):
             return state
@@ -457,6 +515,7 @@ def wait_booted(lab: LabRecord, host: HostRecord, deadline: float) -> str:
 
 
 # --- lab specs ----------------------------------------------------------------------------------
+
 
 def hosts_from_inventory(path: Path) -> dict[str, HostRecord]:
     import yaml  # the repo's .venv has it; only this input format needs it
@@ -507,7 +566,7 @@ def allocate(lab: str, wanted: dict[str, HostRecord]) -> None:
         if h.name in current and current[h.name].address not in used:
             h.address = current[h.name].address  # keep a host's address across runs
         else:
-            free = (str(a) for a in list(SUBNET.hosts())[AUTO_FIRST - 1:] if str(a) not in used)
+            free = (str(a) for a in list(SUBNET.hosts())[AUTO_FIRST - 1 :] if str(a) not in used)
             h.address = next(free, "")
             if not h.address:
                 raise LabError(f"host {h.name}: no free address left in {SUBNET}")
@@ -540,8 +599,9 @@ def validate(lab: str, wanted: dict[str, HostRecord]) -> None:
 
 # --- commands -------------------------------------------------------------------------------------
 
+
 @contextlib.contextmanager
-def locked():
+def locked() -> Iterator[None]:
     STATE_DIR.mkdir(parents=True, exist_ok=True)
     with open(STATE_DIR / "lock", "w") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
@@ -667,7 +727,7 @@ def cmd_exec(args: argparse.Namespace) -> int:
     if host is None:
         raise LabError(f"lab {args.lab} has no host {args.target}")
     cmd = args.command[1:] if args.command[:1] == ["--"] else args.command
-    return subprocess.call(ssh_args(args.lab) + [f"root@{host.address}", *cmd])
+    return subprocess.call([*ssh_args(args.lab), f"root@{host.address}", *cmd])
 
 
 def cmd_rootfs(args: argparse.Namespace) -> int:
@@ -684,8 +744,13 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--lab", default="default")
     src = up.add_mutually_exclusive_group(required=True)
     src.add_argument("--inventory", help="an Ansible YAML inventory: every host with its ansible_host")
-    src.add_argument("--host", action="append", default=[], metavar="NAME=IP|auto[,GROUP...]",
-                     help="a host, its address (auto: the first free one from 10.77.0.100) and groups")
+    src.add_argument(
+        "--host",
+        action="append",
+        default=[],
+        metavar="NAME=IP|auto[,GROUP...]",
+        help="a host, its address (auto: the first free one from 10.77.0.100) and groups",
+    )
     up.add_argument("--fresh", action="store_true", help="recreate hosts that are already up")
     down = sub.add_parser("down", help="remove a lab and, with the last one, the bridge and nft table")
     down.add_argument("--lab", default="default")
@@ -706,7 +771,9 @@ def main(argv: list[str] | None = None) -> int:
         log("must run as root")
         return 2
     try:
-        return {"up": cmd_up, "down": cmd_down, "status": cmd_status, "exec": cmd_exec, "rootfs": cmd_rootfs}[args.cmd](args)
+        return {"up": cmd_up, "down": cmd_down, "status": cmd_status, "exec": cmd_exec, "rootfs": cmd_rootfs}[args.cmd](
+            args
+        )
     except LabError as exc:
         log(f"error: {exc}")
         return 1

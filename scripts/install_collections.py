@@ -34,11 +34,17 @@ def main(wheel: str, requirements: str, dest: str) -> int:
                 print(f"{requirements}: collection {item['name']}: not in {wheel}", file=sys.stderr)
                 return 1
             if manifest["version"] != str(item["version"]):
-                print(f"{requirements}: collection {item['name']}: version {item['version']} pinned, "
-                      f"{Path(wheel).name} carries {manifest['version']}", file=sys.stderr)
+                print(
+                    f"{requirements}: collection {item['name']}: version {item['version']} pinned, "
+                    f"{Path(wheel).name} carries {manifest['version']}",
+                    file=sys.stderr,
+                )
                 return 1
             installed = target / namespace / name / "MANIFEST.json"
-            if installed.exists() and json.loads(installed.read_text())["collection_info"]["version"] == manifest["version"]:
+            if (
+                installed.exists()
+                and json.loads(installed.read_text())["collection_info"]["version"] == manifest["version"]
+            ):
                 continue
             shutil.rmtree(target / namespace / name, ignore_errors=True)
             for member in names:

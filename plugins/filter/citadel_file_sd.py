@@ -51,7 +51,7 @@ prometheus_file_sd_targets:
 
 RETURN = r"""
 _value:
-  description: file_sd target groups, C([{targets: [host:port], labels: {instance: name}}]).
+  description: "file_sd target groups: C([{targets: [host:port], labels: {instance: name}}])."
   type: list
   elements: dict
 """
@@ -113,7 +113,14 @@ class FilterModule:
         return {"citadel_file_sd": self._file_sd}
 
     @staticmethod
-    def _file_sd(hosts, hostvars, port, port_var=None, address_var="citadel_scrape_address", labels=None):
+    def _file_sd(
+        hosts: Sequence[str],
+        hostvars: Mapping[str, Mapping[str, Any]],
+        port: int,
+        port_var: str | None = None,
+        address_var: str = "citadel_scrape_address",
+        labels: Mapping[str, str] | None = None,
+    ) -> list[dict[str, Any]]:
         from ansible.errors import AnsibleFilterError
 
         try:

@@ -1,0 +1,68 @@
+#!/usr/bin/env python3
+"""Print the lab's health: each host, each component Prometheus scrapes there, the URLs, and
+where the lab's credentials are. Exits 1 when a host or a target is down.
+
+Usage: summary.py --inventory inventory/lab/hosts.yml [--lab default]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import labctl
+
+
+def targets(address: str, port: int = 9090) -> list[dict]:
+    url = f"http://{address}:{port}/api/v1/targets?state=active"
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        return json.load(resp)["data"]["activeTargets"]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--inventory", required=True)
+    parser.add_argument("--lab", default="default")
+    args = parser.parse_args()
+    hosts = labctl.hosts_from_inventory(Path(args.inventory))
+    record = labctl.LabRecord.load(args.lab)
+    ok = True
+
+    by_instance: dict[str, list[dict]] = {}
+    servers = [h for h in hosts.values() if "metrics_servers" in h.groups]
+    for server in servers:
+        try:
+            for t in targets(server.address):
+                by_instance.setdefault(t["labels"].get("instance", "?"), []).append(t)
+        except OSError as exc:
+            print(f"!! Prometheus on {server.name} ({server.address}:9090) does not answer: {exc}")
+            ok = False
+
+    print(f"\nCitadel lab '{args.lab}': {len(hosts)} hosts on {labctl.SUBNET}\n")
+    for h in hosts.values():
+        rec = record.hosts.get(h.name)
+        up = rec is not None and labctl.healthy(rec)
+        ok &= up
+        print(f"  {h.name:10} {h.address:13} {'up' if up else 'DOWN':5} groups: {', '.join(h.groups)}")
+        for t in sorted(by_instance.get(h.name, []), key=lambda t: t["labels"]["job"]):
+            health = t["health"]
+            ok &= health == "up"
+            err = f"  ({t['lastError']})" if t.get("lastError") else ""
+            print(f"      {t['labels']['job']:12} {health:7} {t['scrapeUrl']}{err}")
+    print("\n  URLs")
+    for s in servers:
+        print(f"      Prometheus   http://{s.address}:9090/   (targets: /targets, alerts: /alerts)")
+    print("\n  Access")
+    print(f"      SSH as root with {labctl.KEY_FILE}; host keys pinned in")
+    print(f"      {labctl.lab_dir(args.lab) / 'known_hosts'}; or: .venv/bin/python lab/labctl.py exec HOST -- CMD")
+    print("      Web endpoints have no credentials yet (TLS and basic auth arrive with the security work).")
+    print(f"\n  {'healthy' if ok else 'NOT healthy'}\n")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,82 @@
+"""The end-to-end fixtures: the default lab (inventory/lab) up and site.yml applied to it."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+INVENTORY = ROOT / "inventory/lab"
+RECAP = re.compile(r"^(\S+)\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
+
+
+@dataclass
+class PlaybookRun:
+    returncode: int
+    output: str
+
+    def recap(self) -> dict[str, dict[str, int]]:
+        return {
+            m[1]: {"ok": int(m[2]), "changed": int(m[3]), "unreachable": int(m[4]), "failed": int(m[5])}
+            for m in RECAP.finditer(self.output)
+        }
+
+
+def run_playbook(*extra: str) -> PlaybookRun:
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1")
+    cmd = [str(ROOT / ".venv/bin/ansible-playbook"), "-i", str(INVENTORY), str(ROOT / "playbooks/site.yml"), *extra]
+    res = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+    return PlaybookRun(res.returncode, res.stdout + res.stderr)
+
+
+@pytest.fixture(scope="session")
+def lab_hosts():
+    if os.geteuid() != 0:
+        pytest.fail("the end-to-end tests need root: they bring up the lab (systemd-nspawn, netns)")
+    res = subprocess.run(
+        [sys.executable, str(ROOT / "lab/labctl.py"), "up", "--inventory", str(INVENTORY / "hosts.yml")],
+        capture_output=True,
+        text=True,
+    )
+    assert res.returncode == 0, f"lab bring-up failed:\n{res.stderr}"
+    return json.loads(Path("/var/lib/citadel-lab/labs/default/hosts.json").read_text())["hosts"]
+
+
+@pytest.fixture(scope="session")
+def converged(lab_hosts):
+    """site.yml applied once to the lab: the first run of the session."""
+    run = run_playbook()
+    assert run.returncode == 0, f"site.yml failed:\n{run.output[-6000:]}"
+    return run
+
+
+def prometheus_api(address: str, path: str, **params: str) -> dict:
+    url = f"http://{address}:9090/api/v1/{path}"
+    if params:
+        url += "?" + urllib.parse.urlencode(params)
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        body = json.load(resp)
+    assert body["status"] == "success", body
+    return body["data"]
+
+
+def wait_for(predicate, timeout: float, interval: float = 1.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        ok, last = predicate()
+        if ok:
+            return last
+        time.sleep(interval)
+    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}; last seen: {last}")

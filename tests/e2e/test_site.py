@@ -1,0 +1,61 @@
+"""End to end on the lab: site.yml converges, re-runs change nothing, Prometheus scrapes every
+node exporter and itself every 10 seconds."""
+
+from __future__ import annotations
+
+import itertools
+import time
+
+from tests.e2e.conftest import prometheus_api, run_playbook, wait_for
+
+
+def metrics_server(lab_hosts) -> str:
+    return next(h["address"] for h in lab_hosts.values() if "metrics_servers" in h["groups"])
+
+
+def test_site_converges_on_every_host(converged, lab_hosts):
+    recap = converged.recap()
+    assert set(recap) == set(lab_hosts)
+    assert all(r["failed"] == 0 and r["unreachable"] == 0 for r in recap.values()), recap
+
+
+def test_a_second_run_changes_nothing(converged):
+    run = run_playbook()
+    assert run.returncode == 0, run.output[-4000:]
+    changed = {h: r["changed"] for h, r in run.recap().items() if r["changed"]}
+    assert changed == {}, f"not idempotent: {changed}\n{run.output[-4000:]}"
+
+
+def test_check_diff_on_the_converged_lab_shows_nothing(converged):
+    run = run_playbook("--check", "--diff")
+    assert run.returncode == 0, run.output[-4000:]
+    assert all(r["changed"] == 0 for r in run.recap().values()), run.output[-4000:]
+
+
+def test_prometheus_reports_every_target_up(converged, lab_hosts):
+    expected = {("node", name) for name in lab_hosts}
+    expected |= {("prometheus", name) for name, h in lab_hosts.items() if "metrics_servers" in h["groups"]}
+    address = metrics_server(lab_hosts)
+
+    def all_up():
+        targets = prometheus_api(address, "targets", state="active")["activeTargets"]
+        seen = {(t["labels"]["job"], t["labels"]["instance"]): t["health"] for t in targets}
+        return set(seen) == expected and set(seen.values()) == {"up"}, seen
+
+    wait_for(all_up, timeout=60, what="every target up")
+
+
+def test_consecutive_samples_are_10_seconds_apart(converged, lab_hosts):
+    address = metrics_server(lab_hosts)
+
+    # Three samples of every series need at least 20 s of scraping after the first one.
+    def three_samples():
+        result = prometheus_api(address, "query", query="up[35s]", time=str(time.time()))["result"]
+        return bool(result) and all(len(s["values"]) >= 3 for s in result), result
+
+    series = wait_for(three_samples, timeout=60, what="three samples of every target")
+    for s in series:
+        stamps = [float(v[0]) for v in s["values"]]
+        gaps = [round(b - a, 3) for a, b in itertools.pairwise(stamps)]
+        assert all(abs(g - 10.0) < 0.05 for g in gaps), (s["metric"], gaps)
+        assert all(v[1] == "1" for v in s["values"]), s
