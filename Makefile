@@ -87,7 +87,7 @@ harness: ## Tests of the test harness: a broken role must fail its scenario
 e2e: ## End-to-end on the lab: site.yml converges, then changed=0, every target up
 	$(call pytest,tests/e2e)
 
-test: setup ## Everything CI runs: lint, unit, rules, molecule, harness, e2e (with timings)
+test: ## Everything CI runs: setup, lint, unit, rules, molecule, harness, e2e (with timings)
 	scripts/test.sh
 
 clean: lab-down ## Remove the lab, .venv and installed collections

@@ -710,6 +710,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         for h in lab.hosts.values():
             hosts[h.name] = {"address": h.address, "groups": h.groups, "up": healthy(h)}
             ok &= healthy(h)
+        ok &= bool(hosts)  # a lab without hosts is not up
         report[name] = hosts
     if args.json:
         print(json.dumps(report, indent=2))
@@ -756,7 +757,7 @@ def main(argv: list[str] | None = None) -> int:
     down.add_argument("--lab", default="default")
     down.add_argument("--all", action="store_true", help="every lab, and the extracted root file system")
     down.add_argument("--graceful", action="store_true", help="let systemd shut the hosts down first")
-    st = sub.add_parser("status", help="list the hosts of a lab; exit 1 when one is down")
+    st = sub.add_parser("status", help="list the hosts of a lab; exit 1 when one is down or there is none")
     st.add_argument("--lab", default="default")
     st.add_argument("--all", action="store_true")
     st.add_argument("--json", action="store_true")

@@ -7,11 +7,11 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-stages=(${CITADEL_TEST_STAGES:-lint unit rules molecule harness e2e})
+stages=(setup ${CITADEL_TEST_STAGES:-lint unit rules molecule harness e2e})
 declare -A took status
 failed=0
 lab_was_up=0
-.venv/bin/python lab/labctl.py status >/dev/null 2>&1 && lab_was_up=1
+python3 lab/labctl.py status >/dev/null 2>&1 && lab_was_up=1
 
 for stage in "${stages[@]}"; do
   echo
@@ -19,6 +19,10 @@ for stage in "${stages[@]}"; do
   start=$(date +%s)
   if make --no-print-directory "$stage"; then status[$stage]=passed; else status[$stage]=FAILED; failed=1; fi
   took[$stage]=$(( $(date +%s) - start ))
+  if [ "$stage" = setup ] && [ "${status[setup]}" = FAILED ]; then
+    echo "test.sh: setup failed; the other stages cannot run" >&2
+    break
+  fi
 done
 
 if [ "$lab_was_up" -eq 0 ]; then
@@ -31,6 +35,7 @@ echo
 echo "=================== timing summary ==================="
 total=0
 for stage in "${stages[@]}"; do
+  [ -n "${took[$stage]:-}" ] || continue
   printf '  %-10s %-7s %5d s\n' "$stage" "${status[$stage]}" "${took[$stage]}"
   total=$(( total + took[$stage] ))
 done
