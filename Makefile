@@ -51,8 +51,10 @@ collections/.stamp: requirements.yml requirements/collections.txt scripts/instal
 setup: deps venv collections ## Everything `make lab` and `make test` need on this machine
 
 lab: setup ## Bring the lab up, deploy site.yml on it, print a health summary
+	$(PY) lab/make_vault.py
 	$(LABCTL) up --inventory $(LAB_INVENTORY)/hosts.yml
-	ansible-playbook -i $(LAB_INVENTORY) playbooks/site.yml
+	ANSIBLE_VAULT_PASSWORD_FILE=$(LAB_INVENTORY)/vault-password.txt \
+	  ansible-playbook -i $(LAB_INVENTORY) playbooks/site.yml
 	$(PY) lab/summary.py --inventory $(LAB_INVENTORY)/hosts.yml
 
 lab-down: ## Remove every lab: hosts, namespaces, bridge, mounts, nft table
@@ -85,6 +87,7 @@ harness: ## Tests of the test harness: a broken role must fail its scenario
 	$(call pytest,tests/harness)
 
 e2e: ## End-to-end on the lab: site.yml converges, then changed=0, every target up
+	$(PY) lab/make_vault.py
 	$(call pytest,tests/e2e)
 
 test: ## Everything CI runs: setup, lint, unit, rules, molecule, harness, e2e (with timings)

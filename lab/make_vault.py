@@ -15,7 +15,6 @@ Read the lab's secrets with:
 
 from __future__ import annotations
 
-import os
 import secrets
 import subprocess
 import sys
@@ -51,7 +50,7 @@ def main() -> int:
     encrypted = vault("encrypt", "--output", "-", "-", data=body)
     tmp = VAULT.with_suffix(".tmp")
     tmp.write_text(encrypted)
-    os.chmod(tmp, 0o600)
+    tmp.chmod(0o600)
     tmp.replace(VAULT)
     print(f"lab/make_vault.py: {len(missing)} secret(s) added to {VAULT.relative_to(ROOT)}")
     return 0

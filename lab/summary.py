@@ -8,19 +8,12 @@ Usage: summary.py --inventory inventory/lab/hosts.yml [--lab default]
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import access
 import labctl
-
-
-def targets(address: str, port: int = 9090) -> list[dict]:
-    url = f"http://{address}:{port}/api/v1/targets?state=active"
-    with urllib.request.urlopen(url, timeout=5) as resp:
-        return json.load(resp)["data"]["activeTargets"]
 
 
 def main() -> int:
@@ -36,7 +29,7 @@ def main() -> int:
     servers = [h for h in hosts.values() if "metrics_servers" in h.groups]
     for server in servers:
         try:
-            for t in targets(server.address):
+            for t in access.prometheus_api(server.address, "targets", state="active")["activeTargets"]:
                 by_instance.setdefault(t["labels"].get("instance", "?"), []).append(t)
         except OSError as exc:
             print(f"!! Prometheus on {server.name} ({server.address}:9090) does not answer: {exc}")
@@ -55,11 +48,13 @@ def main() -> int:
             print(f"      {t['labels']['job']:12} {health:7} {t['scrapeUrl']}{err}")
     print("\n  URLs")
     for s in servers:
-        print(f"      Prometheus   http://{s.address}:9090/   (targets: /targets, alerts: /alerts)")
+        print(f"      Prometheus   https://{s.address}:9090/   (targets: /targets, alerts: /alerts; user admin)")
     print("\n  Access")
     print(f"      SSH as root with {labctl.KEY_FILE}; host keys pinned in")
     print(f"      {labctl.lab_dir(args.lab) / 'known_hosts'}; or: .venv/bin/python lab/labctl.py exec HOST -- CMD")
-    print("      Web endpoints have no credentials yet (TLS and basic auth arrive with the security work).")
+    print(f"      Web endpoints: HTTPS with the lab's site CA {access.CA_FILE} and basic auth;")
+    print("      passwords in the lab vault: .venv/bin/ansible-vault view --vault-password-file \\")
+    print(f"        {access.VAULT_PASSWORD.relative_to(access.ROOT)} {access.VAULT.relative_to(access.ROOT)}")
     print(f"\n  {'healthy' if ok else 'NOT healthy'}\n")
     return 0 if ok else 1
 

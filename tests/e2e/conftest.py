@@ -8,14 +8,14 @@ import re
 import subprocess
 import sys
 import time
-import urllib.parse
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, load_module
+
+access = load_module("lab/access.py", "lab_access")
 
 INVENTORY = ROOT / "inventory/lab"
 RECAP = re.compile(r"^(\S+)\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
@@ -34,7 +34,13 @@ class PlaybookRun:
 
 
 def run_playbook(*extra: str) -> PlaybookRun:
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1")
+    env = dict(
+        os.environ,
+        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
+        ANSIBLE_FORCE_COLOR="0",
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_VAULT_PASSWORD_FILE=str(access.VAULT_PASSWORD),
+    )
     cmd = [str(ROOT / ".venv/bin/ansible-playbook"), "-i", str(INVENTORY), str(ROOT / "playbooks/site.yml"), *extra]
     res = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
     return PlaybookRun(res.returncode, res.stdout + res.stderr)
@@ -62,13 +68,7 @@ def converged(lab_hosts):
 
 
 def prometheus_api(address: str, path: str, **params: str) -> dict:
-    url = f"http://{address}:9090/api/v1/{path}"
-    if params:
-        url += "?" + urllib.parse.urlencode(params)
-    with urllib.request.urlopen(url, timeout=10) as resp:
-        body = json.load(resp)
-    assert body["status"] == "success", body
-    return body["data"]
+    return access.prometheus_api(address, path, **params)
 
 
 def wait_for(predicate, timeout: float, interval: float = 1.0, what: str = "condition"):
