@@ -77,6 +77,21 @@ def _join(address: str, port: int) -> str:
     return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
 
 
+def host_address(
+    host: str, hostvars: Mapping[str, Mapping[str, Any]], address_var: str = "citadel_scrape_address"
+) -> str:
+    """The address other hosts reach `host` at: address_var, else ansible_host, else its name."""
+    hvars = hostvars.get(host)
+    if hvars is None:
+        raise TargetError(f"host {host}: not in hostvars")
+    return str(hvars.get(address_var) or hvars.get("ansible_host") or host)
+
+
+def host_addresses(hosts: Sequence[str], hostvars: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """The addresses of hosts, in order, without duplicates (for firewall source lists)."""
+    return list(dict.fromkeys(host_address(h, hostvars) for h in hosts))
+
+
 def file_sd_targets(
     hosts: Sequence[str],
     hostvars: Mapping[str, Mapping[str, Any]],
@@ -97,10 +112,8 @@ def file_sd_targets(
         if host in seen:
             continue
         seen.add(host)
-        hvars = hostvars.get(host)
-        if hvars is None:
-            raise TargetError(f"host {host}: not in hostvars")
-        address = hvars.get(address_var) or hvars.get("ansible_host") or host
+        address = host_address(host, hostvars, address_var)
+        hvars = hostvars[host]
         host_port = _port(host, hvars[port_var], port_var) if port_var and port_var in hvars else default_port
         groups.append({"targets": [_join(str(address), host_port)], "labels": {"instance": host, **labels}})
     return groups
@@ -110,7 +123,7 @@ class FilterModule:
     """Ansible adapter."""
 
     def filters(self) -> dict[str, Any]:
-        return {"citadel_file_sd": self._file_sd}
+        return {"citadel_file_sd": self._file_sd, "citadel_addresses": self._addresses}
 
     @staticmethod
     def _file_sd(
@@ -127,3 +140,12 @@ class FilterModule:
             return file_sd_targets(list(hosts), hostvars, port, port_var, address_var, labels)
         except TargetError as exc:
             raise AnsibleFilterError(f"citadel_file_sd: {exc}") from None
+
+    @staticmethod
+    def _addresses(hosts: Sequence[str], hostvars: Mapping[str, Mapping[str, Any]]) -> list[str]:
+        from ansible.errors import AnsibleFilterError
+
+        try:
+            return host_addresses(list(hosts), hostvars)
+        except TargetError as exc:
+            raise AnsibleFilterError(f"citadel_addresses: {exc}") from None

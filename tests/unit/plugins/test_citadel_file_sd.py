@@ -68,3 +68,13 @@ def test_filter_adapter_raises_ansible_filter_error():
     assert f(["metrics"], HOSTVARS, 9100)[0]["targets"] == ["10.77.0.10:9100"]
     with pytest.raises(AnsibleFilterError, match="citadel_file_sd: host nowhere"):
         f(["nowhere"], HOSTVARS, 9100)
+
+
+def test_addresses_follow_the_same_precedence_without_duplicates():
+    assert fsd.host_addresses(["model2", "metrics", "bare", "metrics"], HOSTVARS) == [
+        "model2.example",
+        "10.77.0.10",
+        "bare",
+    ]
+    with pytest.raises(fsd.TargetError, match="host nowhere: not in hostvars"):
+        fsd.host_addresses(["nowhere"], HOSTVARS)
