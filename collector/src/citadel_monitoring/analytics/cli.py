@@ -2,6 +2,7 @@
 
     citadel-analytics detect IN.csv --output OUT.csv
     citadel-analytics forecast IN.csv --horizon 24h --output OUT.csv [--limit 100]
+    citadel-analytics serve --config FILE [--check-config]
 
 A thin adapter: it reads and validates the file (`csvio`), feeds the pure models and writes the
 result atomically. Bad input exits with status 1 and one line naming the file, the line and the
@@ -33,7 +34,7 @@ from citadel_monitoring.cli_common import base_parser
 PROG = "citadel-analytics"
 DESCRIPTION = (
     "Anomaly detection and forecasting for Prometheus series: offline backtests on CSV files "
-    "(timestamp,value rows in time order). The analytics service (serve) is not implemented yet."
+    "(timestamp,value rows in time order), and the service that scores Prometheus series (serve)."
 )
 
 
@@ -123,7 +124,74 @@ def build_parser() -> argparse.ArgumentParser:
     fc.add_argument(
         "--trend-window", type=_duration, metavar="DURATION", help="history for the exhaustion trend (default: all)"
     )
+
+    srv = sub.add_parser(
+        "serve", help="run the analytics service: Prometheus series in, scores and forecasts on /metrics"
+    )
+    srv.add_argument("--config", required=True, metavar="FILE", help="the service's YAML configuration")
+    srv.add_argument("--check-config", action="store_true", help="validate the configuration and exit")
     return parser
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    """`serve`: load and check the configuration, then run the loop and the /metrics server until
+    SIGTERM/SIGINT. Status 1 with the key path on a bad configuration."""
+    import logging
+    import signal
+    import threading
+
+    from citadel_monitoring.analytics.config import check_files, load_config
+    from citadel_monitoring.collector.config import ConfigError
+
+    try:
+        config = load_config(args.config)
+        check_files(config)
+    except ConfigError as exc:
+        print(f"{PROG}: {args.config}: {exc}", file=sys.stderr)
+        return 1
+    if args.check_config:
+        print(f"{args.config}: OK")
+        return 0
+    logging.basicConfig(
+        level=getattr(logging, config.log_level.upper()),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    from citadel_monitoring.analytics.service import AnalyticsService
+    from citadel_monitoring.collector.server import MetricsServer
+
+    log = logging.getLogger("citadel_monitoring.analytics")
+    try:
+        config.state_dir.mkdir(parents=True, exist_ok=True)
+        service = AnalyticsService(config)
+        service.load_state()
+        server = MetricsServer(config.address, config.port, service, config.basic_auth_users, config.tls)  # type: ignore[arg-type]
+    except OSError as exc:
+        print(f"{PROG}: cannot start: {exc}", file=sys.stderr)
+        return 1
+    stop = threading.Event()
+
+    def _stop(signum: int, _frame: object) -> None:
+        log.info("signal %d: stopping", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    thread = threading.Thread(target=server.serve_forever, args=(0.2,), name="http", daemon=True)
+    thread.start()
+    log.info(
+        "citadel-analytics listening on %s:%d (%s), %d watch(es), Prometheus %s",
+        config.address,
+        server.port,
+        "https" if config.tls else "http",
+        len(service.watches),
+        config.prometheus.url,
+    )
+    try:
+        service.run(stop)
+    finally:
+        server.shutdown()
+        server.server_close()
+    return 0
 
 
 def _step(table_step: float, override: float | None, path: str) -> float:
@@ -210,6 +278,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        if args.command == "serve":
+            return run_serve(args)
         if args.command == "detect":
             return run_detect(args)
         return run_forecast(args)
