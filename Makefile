@@ -11,10 +11,13 @@ LAB_INVENTORY := inventory/lab
 ENV           ?= lab
 WHEELS        := /var/cache/citadel-lab/wheels
 ANSIBLE_PKG   := $(shell sed -n 's/^ansible==//p' requirements/collections.txt)
+# A Grafana .deb for the lab (no package source that carries Grafana is reachable here).
+GRAFANA_DEB   ?=
 
 export PATH            := $(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG  := $(ROOT)/ansible.cfg
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
+export GRAFANA_DEB
 
 # pytest, with its "no tests collected" (exit 5) reported as the failure it is here: every stage
 # that runs pytest must test something.
@@ -23,7 +26,7 @@ define pytest
 	if [ $$rc -eq 5 ]; then echo "make: pytest collected no tests in $(1)" >&2; fi; exit $$rc
 endef
 
-.PHONY: help deps venv collections setup lab lab-down lab-status lint unit rules molecule harness e2e test clean
+.PHONY: help deps venv collections setup lab lab-down lab-status lint unit rules molecule harness e2e test clean dashboards report
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -76,12 +79,8 @@ rules: ## promtool: check every rule file and run the rule unit tests
 	promtool check rules rules/*.yml
 	cd rules/tests && promtool test rules *.test.yml
 
-molecule: ## Every role's Molecule scenarios on lab hosts
-	@set -e; for dir in roles/*/molecule/*/; do \
-	  role=$$(basename $$(dirname $$(dirname $$dir))); scenario=$$(basename $$dir); \
-	  echo "== molecule: $$role/$$scenario"; \
-	  (cd roles/$$role && molecule test -s $$scenario); \
-	done
+molecule: ## Every role's Molecule scenarios on lab hosts (roles in parallel: MOLECULE_JOBS=2)
+	scripts/molecule_all.sh
 
 harness: ## Tests of the test harness: a broken role must fail its scenario
 	$(call pytest,tests/harness)
@@ -92,6 +91,13 @@ e2e: ## End-to-end on the lab: site.yml converges, then changed=0, every target 
 
 test: ## Everything CI runs: setup, lint, unit, rules, molecule, harness, e2e (with timings)
 	scripts/test.sh
+
+dashboards: ## Regenerate the dashboards' JSON from their Python sources (dashboards/)
+	$(PY) dashboards/build.py
+
+report: ## The executive report from the snapshot fixture, as reports/report.html
+	@mkdir -p reports
+	$(PY) dashboards/report.py --snapshot dashboards/fixtures/report-snapshot.json -o reports/report.html
 
 clean: lab-down ## Remove the lab, .venv and installed collections
 	rm -rf $(VENV) collections .pytest_cache .ruff_cache

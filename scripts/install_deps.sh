@@ -7,6 +7,8 @@ packages=(
   debootstrap systemd-container nftables iproute2 openssh-client
   python3 python3-venv make git curl
   prometheus prometheus-alertmanager  # for promtool and amtool; their services are not used here
+  chromium fonts-dejavu-core          # the executive report is checked in a real browser
+  dpkg-dev gnupg                      # Grafana's mirror scenario builds and signs a local repository
 )
 missing=()
 for p in "${packages[@]}"; do
