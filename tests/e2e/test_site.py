@@ -4,9 +4,10 @@ node exporter and itself every 10 seconds."""
 from __future__ import annotations
 
 import itertools
+import json
 import time
 
-from tests.e2e.conftest import prometheus_api, run_playbook, wait_for
+from tests.e2e.conftest import access, prometheus_api, run_playbook, wait_for
 
 
 def metrics_server(lab_hosts) -> str:
@@ -34,7 +35,8 @@ def test_check_diff_on_the_converged_lab_shows_nothing(converged):
 
 def test_prometheus_reports_every_target_up(converged, lab_hosts):
     expected = {("node", name) for name in lab_hosts}
-    expected |= {("prometheus", name) for name, h in lab_hosts.items() if "metrics_servers" in h["groups"]}
+    for job in ("prometheus", "alertmanager", "blackbox"):
+        expected |= {(job, name) for name, h in lab_hosts.items() if "metrics_servers" in h["groups"]}
     address = metrics_server(lab_hosts)
 
     def all_up():
@@ -59,3 +61,30 @@ def test_consecutive_samples_are_10_seconds_apart(converged, lab_hosts):
         gaps = [round(b - a, 3) for a, b in itertools.pairwise(stamps)]
         assert all(abs(g - 10.0) < 0.05 for g in gaps), (s["metric"], gaps)
         assert all(v[1] == "1" for v in s["values"]), s
+
+
+def test_alerts_reach_every_alertmanager(converged, lab_hosts):
+    """The always-firing Watchdog goes from each Prometheus to every Alertmanager, over TLS with
+    Prometheus's own user; each alert carries the cluster and replica labels."""
+    servers = [h["address"] for h in lab_hosts.values() if "metrics_servers" in h["groups"]]
+    for address in servers:
+        ams = prometheus_api(address, "alertmanagers")["activeAlertmanagers"]
+        assert sorted(a["url"] for a in ams) == sorted(f"https://{s}:9093/api/v2/alerts" for s in servers)
+
+    def watchdog_everywhere():
+        seen = {}
+        for address in servers:
+            status, body = access.get(
+                f"https://{address}:9093/api/v2/alerts?filter=alertname%3D%22Watchdog%22",
+                "admin",
+                access.secrets()["vault_alertmanager_admin_password"],
+            )
+            alerts = json.loads(body) if status == 200 else []
+            seen[address] = sorted(a["labels"].get("replica", "") for a in alerts)
+        return all(len(v) == len(servers) for v in seen.values()), seen
+
+    seen = wait_for(watchdog_everywhere, timeout=90, what="the Watchdog alert in every Alertmanager")
+    assert all(
+        replicas == sorted(n for n, h in lab_hosts.items() if "metrics_servers" in h["groups"])
+        for replicas in seen.values()
+    ), seen
