@@ -57,7 +57,7 @@ lab: setup ## Bring the lab up, deploy site.yml on it, print a health summary
 	$(PY) lab/make_vault.py
 	$(LABCTL) up --inventory $(LAB_INVENTORY)/hosts.yml
 	ANSIBLE_VAULT_PASSWORD_FILE=$(LAB_INVENTORY)/vault-password.txt \
-	  ansible-playbook -i $(LAB_INVENTORY) playbooks/site.yml
+	  ansible-playbook -i $(LAB_INVENTORY) playbooks/lab_model_servers.yml playbooks/site.yml
 	$(PY) lab/summary.py --inventory $(LAB_INVENTORY)/hosts.yml
 
 lab-down: ## Remove every lab: hosts, namespaces, bridge, mounts, nft table

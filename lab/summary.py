@@ -50,9 +50,7 @@ def main() -> int:
     for s in servers:
         print(f"      Prometheus   https://{s.address}:9090/   (targets: /targets, alerts: /alerts; user admin)")
         print(f"      Alertmanager https://{s.address}:9093/   (user admin)")
-        print(
-            f"      Grafana      https://{s.address}:3000/   (deployed only from a .deb: make lab GRAFANA_DEB=...)"
-        )
+        print(f"      Grafana      https://{s.address}:3000/   (deployed only from a .deb: make lab GRAFANA_DEB=...)")
     print("\n  Access")
     print(f"      SSH as root with {labctl.KEY_FILE}; host keys pinned in")
     print(f"      {labctl.lab_dir(args.lab) / 'known_hosts'}; or: .venv/bin/python lab/labctl.py exec HOST -- CMD")

@@ -37,6 +37,8 @@ def test_prometheus_reports_every_target_up(converged, lab_hosts):
     expected = {("node", name) for name in lab_hosts}
     for job in ("prometheus", "alertmanager", "blackbox"):
         expected |= {(job, name) for name, h in lab_hosts.items() if "metrics_servers" in h["groups"]}
+    for job in ("ai_collector", "vllm"):
+        expected |= {(job, name) for name, h in lab_hosts.items() if "model_hosts" in h["groups"]}
     address = metrics_server(lab_hosts)
 
     def all_up():
@@ -88,3 +90,29 @@ def test_alerts_reach_every_alertmanager(converged, lab_hosts):
         replicas == sorted(n for n, h in lab_hosts.items() if "metrics_servers" in h["groups"])
         for replicas in seen.values()
     ), seen
+
+
+def test_collectors_and_engine_neutral_series_on_every_model_host(converged, lab_hosts):
+    """Prometheus scrapes the collector on each model host over TLS, every collector source is up,
+    and the simulated vLLM servers appear in the engine-neutral series, per host and model."""
+    address = metrics_server(lab_hosts)
+    models = sorted(n for n, h in lab_hosts.items() if "model_hosts" in h["groups"])
+
+    def sources_up():
+        result = prometheus_api(address, "query", query='citadel_collector_source_up{job="ai_collector"}')["result"]
+        by_host = {}
+        for r in result:
+            by_host.setdefault(r["metric"]["instance"], []).append(r["value"][1])
+        return sorted(by_host) == models and all(set(v) == {"1"} for v in by_host.values()), by_host
+
+    wait_for(sources_up, timeout=90, what="every collector source up on every model host")
+
+    def engine_neutral():
+        result = prometheus_api(
+            address, "query", query='count by (instance, model) (model:llm_requests:rate5m{engine="vllm"})'
+        )["result"]
+        seen = sorted((r["metric"].get("instance"), r["metric"].get("model")) for r in result)
+        want = sorted((m, model) for m in models for model in ("sim-llama-3-8b", "sim-mistral-7b"))
+        return seen == want, seen
+
+    wait_for(engine_neutral, timeout=120, what="model:llm_requests:rate5m for both simulated models on every host")
