@@ -116,3 +116,26 @@ def test_collectors_and_engine_neutral_series_on_every_model_host(converged, lab
         return seen == want, seen
 
     wait_for(engine_neutral, timeout=120, what="model:llm_requests:rate5m for both simulated models on every host")
+
+
+def test_slo_rules_from_slos_are_deployed_and_evaluated(converged, lab_hosts):
+    """The rules the slo_rule_groups filter makes from slos/*.yml are loaded (promtool checked
+    them before they were written) and record an objective for every SLO defined there."""
+    import yaml
+
+    from tests.conftest import ROOT
+
+    defined = set()
+    for path in sorted((ROOT / "slos").glob("*.yml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            defined |= {(doc["service"], slo["name"]) for slo in doc["slos"]}
+    address = metrics_server(lab_hosts)
+    groups = prometheus_api(address, "rules")["groups"]
+    assert any(g["file"].endswith("/slo.yml") for g in groups), [g["file"] for g in groups]
+
+    def objectives():
+        result = prometheus_api(address, "query", query="slo:objective:ratio")["result"]
+        seen = {(r["metric"]["slo_service"], r["metric"]["slo_name"]) for r in result}
+        return seen == defined, seen
+
+    wait_for(objectives, timeout=60, what="slo:objective:ratio for every SLO in slos/")
