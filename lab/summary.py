@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -28,12 +29,20 @@ def main() -> int:
     by_instance: dict[str, list[dict]] = {}
     servers = [h for h in hosts.values() if "metrics_servers" in h.groups]
     for server in servers:
-        try:
-            for t in access.prometheus_api(server.address, "targets", state="active")["activeTargets"]:
-                by_instance.setdefault(t["labels"].get("instance", "?"), []).append(t)
-        except OSError as exc:
-            print(f"!! Prometheus on {server.name} ({server.address}:9090) does not answer: {exc}")
-            ok = False
+        # Targets just added by the play are "unknown" until their first scrape: wait for it.
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                targets = access.prometheus_api(server.address, "targets", state="active")["activeTargets"]
+            except OSError as exc:
+                print(f"!! Prometheus on {server.name} ({server.address}:9090) does not answer: {exc}")
+                ok = False
+                break
+            if all(t["health"] != "unknown" for t in targets) or time.monotonic() > deadline:
+                for t in targets:
+                    by_instance.setdefault(t["labels"].get("instance", "?"), []).append(t)
+                break
+            time.sleep(2)
 
     print(f"\nCitadel lab '{args.lab}': {len(hosts)} hosts on {labctl.SUBNET}\n")
     for h in hosts.values():

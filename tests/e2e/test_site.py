@@ -37,14 +37,16 @@ def test_prometheus_reports_every_target_up(converged, lab_hosts):
     expected = {("node", name) for name in lab_hosts}
     for job in ("prometheus", "alertmanager", "blackbox"):
         expected |= {(job, name) for name, h in lab_hosts.items() if "metrics_servers" in h["groups"]}
-    for job in ("ai_collector", "vllm"):
+    for job in ("ai_collector", "analytics", "vllm", "blackbox_model_health"):
         expected |= {(job, name) for name, h in lab_hosts.items() if "model_hosts" in h["groups"]}
     address = metrics_server(lab_hosts)
 
     def all_up():
         targets = prometheus_api(address, "targets", state="active")["activeTargets"]
-        seen = {(t["labels"]["job"], t["labels"]["instance"]): t["health"] for t in targets}
-        return set(seen) == expected and set(seen.values()) == {"up"}, seen
+        seen: dict[tuple[str, str], list[str]] = {}
+        for t in targets:
+            seen.setdefault((t["labels"]["job"], t["labels"]["instance"]), []).append(t["health"])
+        return set(seen) == expected and all(set(h) == {"up"} for h in seen.values()), seen
 
     wait_for(all_up, timeout=60, what="every target up")
 
@@ -139,3 +141,37 @@ def test_slo_rules_from_slos_are_deployed_and_evaluated(converged, lab_hosts):
         return seen == defined, seen
 
     wait_for(objectives, timeout=60, what="slo:objective:ratio for every SLO in slos/")
+
+
+def test_model_servers_health_endpoints_are_probed(converged, lab_hosts):
+    """The availability SLI: the blackbox exporter probes every model server's health endpoint."""
+    address = metrics_server(lab_hosts)
+    models = [n for n, h in lab_hosts.items() if "model_hosts" in h["groups"]]
+
+    def probed():
+        result = prometheus_api(address, "query", query='probe_success{job="blackbox_model_health"}')["result"]
+        seen = sorted((r["metric"]["instance"], r["metric"]["server"], r["value"][1]) for r in result)
+        want = sorted((m, server, "1") for m in models for server in ("llama", "mistral"))
+        return seen == want, seen
+
+    wait_for(probed, timeout=60, what="probe_success 1 for every model server")
+
+
+def test_the_analytics_service_analyses_each_model_hosts_series(converged, lab_hosts):
+    """citadel-analytics on every model host completes cycles against Prometheus (TLS, its own
+    user) and analyses that host's engine-neutral series; Prometheus scrapes it over TLS."""
+    address = metrics_server(lab_hosts)
+    models = sorted(n for n, h in lab_hosts.items() if "model_hosts" in h["groups"])
+
+    def analysing():
+        ok = prometheus_api(
+            address, "query", query='citadel_analytics_last_success_timestamp_seconds{job="analytics"} > 0'
+        )
+        analysed = prometheus_api(address, "query", query='citadel_analytics_series_analysed{job="analytics"} > 0')
+        seen = (
+            sorted(r["metric"]["instance"] for r in ok["result"]),
+            sorted({r["metric"]["instance"] for r in analysed["result"]}),
+        )
+        return seen == (models, models), seen
+
+    wait_for(analysing, timeout=240, interval=5, what="a successful analytics cycle with series on every model host")
