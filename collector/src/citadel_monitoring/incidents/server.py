@@ -12,21 +12,15 @@ digest so repeated requests do not pay bcrypt again, and unknown users pay the s
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
 import logging
-import os
 import re
 import ssl
-import threading
 from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import bcrypt
-
+from citadel_monitoring.collector.server import BasicAuth  # the same bcrypt check and cache
 from citadel_monitoring.incidents.engine import IncidentEngine, PayloadError, incident_summary
 from citadel_monitoring.incidents.notify import Notifier
 from citadel_monitoring.incidents.remediation import Remediator
@@ -34,42 +28,6 @@ from citadel_monitoring.incidents.store import Store
 
 log = logging.getLogger("citadel_monitoring.incidents")
 MAX_BODY = 4 * 1024 * 1024
-
-
-class BasicAuth:
-    def __init__(self, users: Mapping[str, str]) -> None:
-        self.users = {u: h.encode() for u, h in users.items()}
-        self._salt = os.urandom(16)
-        self._verified: dict[str, bytes] = {}
-        self._lock = threading.Lock()
-
-    def _bcrypt(self, password: str, hashed: bytes) -> bool:
-        try:
-            return bcrypt.checkpw(password.encode(), hashed)
-        except ValueError:
-            return False
-
-    def check(self, header: str | None) -> bool:
-        if not header or not header.startswith("Basic "):
-            return False
-        try:
-            user, _, password = base64.b64decode(header[6:], validate=True).decode("utf-8").partition(":")
-        except (ValueError, UnicodeDecodeError):
-            return False
-        hashed = self.users.get(user)
-        if hashed is None:
-            self._bcrypt(password, next(iter(self.users.values())))
-            return False
-        digest = hashlib.sha256(self._salt + hashed + b"\0" + password.encode()).digest()
-        with self._lock:
-            known = self._verified.get(user)
-        if known is not None and hmac.compare_digest(known, digest):
-            return True
-        ok = self._bcrypt(password, hashed)
-        if ok:
-            with self._lock:
-                self._verified[user] = digest
-        return ok
 
 
 def _metrics(store: Store, notifier: Notifier) -> bytes:
