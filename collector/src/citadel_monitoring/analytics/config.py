@@ -18,6 +18,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+from citadel_monitoring import web_schema
 from citadel_monitoring.analytics.csvio import parse_duration
 from citadel_monitoring.analytics.registry import DETECTORS
 from citadel_monitoring.collector.config import ConfigError, TlsConfig, _schema_error
@@ -25,7 +26,7 @@ from citadel_monitoring.collector.config import ConfigError, TlsConfig, _schema_
 DEFAULT_PORT = 9841
 
 _DURATION = {"type": "string", "pattern": "^([0-9]+(\\.[0-9]+)?(ms|s|m|h|d|w|y))+$"}
-_PATH = {"type": "string", "minLength": 1}
+_PATH = web_schema.PATH
 _NAME = {"type": "string", "pattern": "^[a-zA-Z_][a-zA-Z0-9_.-]{0,63}$"}
 _MEMBERS = [n for n in DETECTORS if n not in ("ensemble", "forest")]
 
@@ -110,25 +111,8 @@ SCHEMA: dict[str, Any] = {
                 "port": {"type": "integer", "minimum": 0, "maximum": 65535},
             },
         },
-        "tls": {
-            "type": "object",
-            "additionalProperties": False,
-            "required": ["cert_file", "key_file"],
-            "properties": {"cert_file": _PATH, "key_file": _PATH, "client_ca_file": _PATH},
-        },
-        "basic_auth": {
-            "type": "object",
-            "additionalProperties": False,
-            "required": ["users"],
-            "properties": {
-                "users": {
-                    "type": "object",
-                    "minProperties": 1,
-                    "propertyNames": {"pattern": "^[^:\\s]{1,64}$"},
-                    "additionalProperties": {"type": "string", "pattern": "^\\$2[aby]\\$[0-9]{2}\\$.{53}$"},
-                }
-            },
-        },
+        "tls": web_schema.TLS,
+        "basic_auth": web_schema.BASIC_AUTH,
         "log_level": {"enum": ["debug", "info", "warning", "error"]},
         "state_dir": _PATH,
         "cycle": {

@@ -15,6 +15,8 @@ from typing import Any
 import jsonschema
 import yaml
 
+from citadel_monitoring import web_schema
+
 DEFAULT_PORT = 9840
 
 #: Histogram buckets (seconds) for gateway request latency: LLM requests run from tens of
@@ -24,7 +26,7 @@ DEFAULT_LATENCY_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 40.0, 80.0
 _NAME = {"type": "string", "pattern": "^[a-zA-Z0-9_.-]{1,64}$"}
 _URL = {"type": "string", "pattern": "^https?://[^\\s/]+(/[^\\s]*)?$"}
 _POSITIVE = {"type": "number", "exclusiveMinimum": 0}
-_PATH = {"type": "string", "minLength": 1}
+_PATH = web_schema.PATH
 
 SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -39,29 +41,8 @@ SCHEMA: dict[str, Any] = {
                 "port": {"type": "integer", "minimum": 0, "maximum": 65535},
             },
         },
-        "tls": {
-            "type": "object",
-            "additionalProperties": False,
-            "required": ["cert_file", "key_file"],
-            "properties": {
-                "cert_file": _PATH,
-                "key_file": _PATH,
-                "client_ca_file": _PATH,
-            },
-        },
-        "basic_auth": {
-            "type": "object",
-            "additionalProperties": False,
-            "required": ["users"],
-            "properties": {
-                "users": {
-                    "type": "object",
-                    "minProperties": 1,
-                    "propertyNames": {"pattern": "^[^:\\s]{1,64}$"},
-                    "additionalProperties": {"type": "string", "pattern": "^\\$2[aby]\\$[0-9]{2}\\$.{53}$"},
-                }
-            },
-        },
+        "tls": web_schema.TLS,
+        "basic_auth": web_schema.BASIC_AUTH,
         "log_level": {"enum": ["debug", "info", "warning", "error"]},
         "sources": {
             "type": "object",
